@@ -69,6 +69,21 @@ def trained(tmp_path_factory):
     return folder / "model", root / "test" / "test_01.mp4"
 
 
+@pytest.fixture
+def last_page_only(monkeypatch):
+    """The overview page written at a watch's end only, not at each running record: tests
+    that record at every frame (RECORD_EVERY_S 0) spent 0.5 s a frame drawing it."""
+    import mulde.watch
+
+    page = mulde.watch.Watcher._write_page
+
+    def at_the_end(self, summary):
+        if summary["stopped"] != mulde.watch.RUNNING:
+            page(self, summary)
+
+    monkeypatch.setattr(mulde.watch.Watcher, "_write_page", at_the_end)
+
+
 def _server(url: str, video, cuts=(), stop=None) -> subprocess.Popen:
     """A process serving the video at url; returns once it listens for its first reader."""
     code = (f"from fakes import serve_mpegts; serve_mpegts({url!r}, {str(video)!r}, "
@@ -1799,7 +1814,7 @@ def test_on_event_runs_the_users_command_for_each_events_start_and_end(trained, 
 
 
 def test_a_watch_records_itself_while_running_and_the_next_says_one_was_killed(
-        trained, tmp_path, capsys, monkeypatch):
+        trained, tmp_path, capsys, monkeypatch, last_page_only):
     """watch.json is written from the first frame on, every RECORD_EVERY_S, with stopped
     "running" (a health record; only the end's said how a watch went): a watch killed with
     kill -9 leaves it so, and the next watch into the folder names it in a note beside the
@@ -1818,13 +1833,6 @@ def test_a_watch_records_itself_while_running_and_the_next_says_one_was_killed(
 
     monkeypatch.setattr(mulde.watch, "write_json", spy)
     monkeypatch.setattr(mulde.watch, "RECORD_EVERY_S", 0.0)  # at every frame
-    page = mulde.watch.Watcher._write_page
-
-    def last_page_only(self, summary):  # a page at every record took 0.5 s a frame
-        if summary["stopped"] != mulde.watch.RUNNING:
-            page(self, summary)
-
-    monkeypatch.setattr(mulde.watch.Watcher, "_write_page", last_page_only)
     assert main(["watch", str(model_dir), str(video), "--out", str(out), "--quiet"]) == 0
     assert records[:3] == [mulde.watch.RUNNING] * 3 and records[-1] == "end of stream"
     summary = json.loads((out / "watch.json").read_text())
@@ -1900,7 +1908,8 @@ def test_watch_json_is_written_before_the_wait_for_alert_calls(tmp_path):
     assert meanwhile["events"] == 1
 
 
-def test_the_running_record_counts_the_seconds_frames_have_flowed(tmp_path, monkeypatch):
+def test_the_running_record_counts_the_seconds_frames_have_flowed(tmp_path, monkeypatch,
+                                                                  last_page_only):
     """The health record written while frames flow said flowing_s 0 and frames_per_s null
     (the open run of frames was added at the end only), whatever the frames so far."""
     import mulde.watch
@@ -1915,13 +1924,6 @@ def test_the_running_record_counts_the_seconds_frames_have_flowed(tmp_path, monk
 
     monkeypatch.setattr(mulde.watch, "write_json", spy)
     monkeypatch.setattr(mulde.watch, "RECORD_EVERY_S", 0.0)  # at every frame
-    page = mulde.watch.Watcher._write_page
-
-    def last_page_only(self, summary):  # a page at every record took 0.5 s a frame
-        if summary["stopped"] != mulde.watch.RUNNING:
-            page(self, summary)
-
-    monkeypatch.setattr(mulde.watch.Watcher, "_write_page", last_page_only)
     _fake_watch(tmp_path, [{"velocity": 0.1}] * 6)
     running = [r for r in records if r["stopped"] == mulde.watch.RUNNING]
     assert len(running) == 6 and running[-1]["frames"] == 6
