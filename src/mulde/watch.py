@@ -167,8 +167,8 @@ def _kind(path: Path) -> str | None:
     "[Errno 13]"). Never opens or follows it (a pipe would block, a symlink lead outside)."""
     try:
         mode = path.lstat().st_mode
-    except (FileNotFoundError, NotADirectoryError, PermissionError):  # (`out` a file, or
-        return None  # one this user cannot look into: each said elsewhere)
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return None  # `out` a file, or a folder this user cannot look into: each said elsewhere
     if stat.S_ISLNK(mode):
         try:
             return f"a symlink to {os.readlink(path)}"
